@@ -1,0 +1,1 @@
+"""Hub configuration: the single place where KumoHub settings become JupyterHub traitlets."""

@@ -1,0 +1,52 @@
+"""The query service: Athena in production, DuckDB over sample data in local mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, PositiveInt, model_validator
+
+from ._base import Strict
+
+
+class AthenaSettings(Strict):
+    """Amazon Athena through boto3; results are read from the S3 output location."""
+
+    region: str = "us-east-1"
+    endpoint_url: str | None = Field(
+        default=None, description="Only for tests against a local AWS endpoint."
+    )
+    output_location: str = Field(pattern=r"^s3://[a-z0-9.\-]{3,63}(/.*)?$")
+    default_workgroup: str = "primary"
+    workgroups_by_group: dict[str, str] = Field(
+        default_factory=dict, description="Group name -> Athena workgroup its members use."
+    )
+    catalog: str = "AwsDataCatalog"
+
+
+class DuckDBSettings(Strict):
+    """DuckDB over generated sample Parquet files (local mode)."""
+
+    data_dir: Path | None = Field(
+        default=None, description="Default: sample-data/ under the local state directory."
+    )
+
+
+class QuerySettings(Strict):
+    """Engines and guardrails for the query panel and the %%athena magics."""
+
+    engine: Literal["duckdb", "athena"] = "duckdb"
+    athena: AthenaSettings | None = None
+    duckdb: DuckDBSettings = DuckDBSettings()
+    bytes_scanned_limit: PositiveInt | None = Field(
+        default=None, description="Refuse or cancel queries that scan more than this."
+    )
+    panel_row_cap: PositiveInt = Field(default=1000, description="Rows the panel shows at most.")
+    history_limit: PositiveInt = 200
+
+    @model_validator(mode="after")
+    def _athena_configured(self) -> QuerySettings:
+        if self.engine == "athena" and self.athena is None:
+            raise ValueError("engine is 'athena' but the 'athena' section is missing")
+        return self
