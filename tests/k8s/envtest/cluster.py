@@ -23,6 +23,7 @@ import datetime
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -317,6 +318,8 @@ class EnvtestCluster:
         self._log_files = []
         with contextlib.suppress(Exception):
             atexit.unregister(self.stop)
+        if self._own_base_dir:  # a temp dir we made (error messages carry the log tails)
+            shutil.rmtree(self.base_dir, ignore_errors=True)
 
     @property
     def env(self) -> dict[str, str]:
