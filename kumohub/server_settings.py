@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError
 
 from .settings import GuardPolicy, QuerySettings, Settings
 from .settings._base import Strict
+from .settings.query import default_sample_data_dir
 
 ENV_VAR = "KUMOHUB_SERVER_SETTINGS"
 
@@ -28,6 +29,9 @@ class ServerSettings(Strict):
     guard: GuardPolicy = GuardPolicy()
     query: QuerySettings = QuerySettings()
     workgroup: str | None = Field(default=None, description="Athena workgroup for this user.")
+    workgroups: tuple[str, ...] = Field(
+        default=(), description="Athena workgroups this user may pick (their groups' ones)."
+    )
     shared_roots: tuple[str, ...] = Field(
         default=(), description="Absolute folders (team, datasets) symlinks may point into."
     )
@@ -42,19 +46,27 @@ def for_user(
 ) -> ServerSettings:
     """Resolve the platform settings into what one user's server may use."""
     workgroup = None
+    workgroups: tuple[str, ...] = ()
     if settings.query.athena is not None:
         athena = settings.query.athena
         mapped = sorted(
-            athena.workgroups_by_group[g] for g in groups if g in athena.workgroups_by_group
+            {athena.workgroups_by_group[g] for g in groups if g in athena.workgroups_by_group}
         )
         workgroup = mapped[0] if mapped else athena.default_workgroup
+        workgroups = tuple(mapped) or (workgroup,)
+    query = settings.query
+    if query.duckdb.enabled and query.duckdb.data_dir is None:
+        # Resolved here, by the hub: the server runs with the user's HOME, not the hub's.
+        duckdb = query.duckdb.model_copy(update={"data_dir": default_sample_data_dir()})
+        query = query.model_copy(update={"duckdb": duckdb})
     return ServerSettings(
         user=user,
         server_name=server_name,
         groups=tuple(sorted(groups)),
         guard=settings.guard,
-        query=settings.query,
+        query=query,
         workgroup=workgroup,
+        workgroups=workgroups,
         shared_roots=shared_roots,
     )
 

@@ -21,6 +21,9 @@ from .profiles import Selection, SpawnOptionsError, options_from_form, resolve_s
 
 # Seconds between the user server's own checks for idle kernels.
 _KERNEL_CULL_INTERVAL = 60
+# Server extensions of ours that every user server loads (from the command line, so user
+# config cannot drop them).
+QUERY_SERVER_EXTENSIONS = ("kumohub.extensions.query",)
 
 
 class ProfileSpawnerMixin(LoggingConfigurable):
@@ -91,6 +94,11 @@ class ProfileSpawnerMixin(LoggingConfigurable):
             f"--MappingKernelManager.cull_interval={_KERNEL_CULL_INTERVAL}",
             "--MappingKernelManager.cull_connected=True",
         ]
+
+    def query_server_args(self) -> list[str]:
+        """Enable the query REST API (the panel's back end) in the user server."""
+        enabled = {name: True for name in QUERY_SERVER_EXTENSIONS}
+        return [f"--ServerApp.jpserver_extensions={enabled!r}"]
 
     def server_settings_env(self, shared_roots: tuple[str, ...] = ()) -> dict[str, str]:
         resolved = server_settings.for_user(

@@ -74,6 +74,7 @@ class KumoLocalSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         args = super().get_args()
         if self.selection is not None:
             args += self.profile_server_args(self.selection)
+        args += self.query_server_args()
         if os.geteuid() == 0:
             args.append("--allow-root")
         return args

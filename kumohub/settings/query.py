@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -25,11 +26,25 @@ class AthenaSettings(Strict):
     catalog: str = "AwsDataCatalog"
 
 
+SAMPLE_DATA_VERSION = "sales-v1"
+"""Version of the generated sample dataset; a new one regenerates the cached copy."""
+
+
+def default_sample_data_dir() -> Path:
+    """Where the bootstrap step caches the sample dataset (shared by every local server)."""
+    cache = os.environ.get("KUMOHUB_CACHE") or str(Path.home() / ".cache" / "kumohub")
+    return Path(cache) / "sample-data" / SAMPLE_DATA_VERSION
+
+
 class DuckDBSettings(Strict):
     """DuckDB over generated sample Parquet files (local mode)."""
 
+    enabled: bool = Field(
+        default=True, description="Offer DuckDB over the sample data beside Athena."
+    )
     data_dir: Path | None = Field(
-        default=None, description="Default: sample-data/ under the local state directory."
+        default=None,
+        description="Default: the sample dataset in the KumoHub cache (generated at setup).",
     )
 
 
@@ -42,6 +57,9 @@ class QuerySettings(Strict):
     bytes_scanned_limit: PositiveInt | None = Field(
         default=None, description="Refuse or cancel queries that scan more than this."
     )
+    catalog_cache_seconds: PositiveInt = Field(
+        default=60, description="How long catalog listings (databases, tables) are reused."
+    )
     panel_row_cap: PositiveInt = Field(default=1000, description="Rows the panel shows at most.")
     history_limit: PositiveInt = 200
 
@@ -49,4 +67,12 @@ class QuerySettings(Strict):
     def _athena_configured(self) -> QuerySettings:
         if self.engine == "athena" and self.athena is None:
             raise ValueError("engine is 'athena' but the 'athena' section is missing")
+        if self.engine == "duckdb" and not self.duckdb.enabled:
+            raise ValueError("engine is 'duckdb' but duckdb.enabled is false")
         return self
+
+    def engines(self) -> tuple[str, ...]:
+        """The engines offered, the default first."""
+        offered = {"athena": self.athena is not None, "duckdb": self.duckdb.enabled}
+        others = sorted(name for name, on in offered.items() if on and name != self.engine)
+        return (self.engine, *others)
