@@ -109,7 +109,8 @@ class AthenaQuery(RunningQuery):
         ]
 
     def wait(self, on_progress: ProgressCallback | None = None) -> QueryResult:
-        delay = POLL_FIRST_S
+        first, longest = self._engine.poll_first_s, self._engine.poll_max_s
+        delay = first
         throttled = 0
         limit = self._engine.bytes_scanned_limit
         while True:
@@ -155,9 +156,9 @@ class AthenaQuery(RunningQuery):
                     raise QueryCancelled("cancel requested; Athena has not confirmed it yet")
                 if not self._stopped:
                     self._stop_on_engine()
-                delay = POLL_FIRST_S
+                delay = first
             self._sleep(delay)
-            delay = min(delay * POLL_FACTOR, POLL_MAX_S)
+            delay = min(delay * POLL_FACTOR, longest)
 
     def _sleep(self, seconds: float) -> None:
         """Sleep between polls; a cancel wakes the first wait up at once."""
@@ -203,16 +204,21 @@ class AthenaEngine(QueryEngine):
         output_location: str | None = None,
         bytes_scanned_limit: int | None = None,
         session: boto3.session.Session | None = None,
+        retry_attempts: int = 5,
+        poll_seconds: tuple[float, float] = (POLL_FIRST_S, POLL_MAX_S),
     ) -> None:
         self.settings = settings
         self.workgroup = workgroup or settings.default_workgroup
         self.workgroups = workgroups or (self.workgroup,)
         self.output_location = output_location or settings.output_location
         self.bytes_scanned_limit = bytes_scanned_limit
+        self.poll_first_s, self.poll_max_s = poll_seconds
         session = session or boto3.session.Session()
         config = Config(
             region_name=settings.region,
-            retries={"mode": "standard", "max_attempts": 5},
+            retries={"mode": "standard", "max_attempts": retry_attempts},
+            # A custom endpoint (tests, VPC endpoints by IP) cannot do virtual-host buckets.
+            s3={"addressing_style": "path" if settings.endpoint_url else "auto"},
             max_pool_connections=MAX_POOL,
             connect_timeout=5,
             read_timeout=60,
