@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 from kumohub.extensions.query.dataframe import to_dataframe
@@ -48,11 +47,26 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 REFRESH_S = 0.25
 
 
-class QueryFailedError(Exception):
-    """A failed query, shown as one line with the engine's reason (no traceback)."""
+class QueryMagicError(Exception):
+    """Shown as one line (no traceback) and, unlike IPython's UsageError, it fails the cell
+    so that "run all" stops there."""
+
+    kind = "QueryError"
 
     def _render_traceback_(self) -> list[str]:
-        return [f"QueryFailed: {self}"]
+        return [f"{self.kind}: {self}"]
+
+
+class QueryInputError(QueryMagicError):
+    """The magic's input is wrong: options, parameters, engine or workgroup."""
+
+    kind = "InvalidQuery"
+
+
+class QueryFailedError(QueryMagicError):
+    """The engine ran the query and it failed (the engine's reason is the message)."""
+
+    kind = "QueryFailed"
 
 
 @dataclass
@@ -75,12 +89,12 @@ def parse_line(line: str) -> tuple[MagicOptions, str]:
             break
         key = _VALUE_OPTIONS.get(word)
         if key is None:
-            raise UsageError(f"unknown option {word}; use -o, --engine, --workgroup or -p")
+            raise QueryInputError(f"unknown option {word}; use -o, --engine, --workgroup or -p")
         if i + 1 >= len(tokens):
-            raise UsageError(f"option {word} needs a value")
+            raise QueryInputError(f"option {word} needs a value")
         value = tokens[i + 1].group()
         if key in ("output", "param") and not _NAME.fullmatch(value):
-            raise UsageError(f"{word} needs a Python variable name, not {value!r}")
+            raise QueryInputError(f"{word} needs a Python variable name, not {value!r}")
         if key == "param":
             params.append(value)
         else:
@@ -155,7 +169,7 @@ class QueryMagics(Magics):
         options, sql = parse_line(line)
         if cell is not None:
             if sql.strip():
-                raise UsageError(f"unexpected text after the options: {sql.strip()!r}")
+                raise QueryInputError(f"unexpected text after the options: {sql.strip()!r}")
             sql = cell
         try:
             engine_name = self.registry.check_engine(options.engine)
@@ -165,7 +179,7 @@ class QueryMagics(Magics):
             engine = self.registry.get(engine_name)
             query = engine.submit(QueryRequest(sql, parameters, workgroup))
         except InvalidQuery as exc:
-            raise UsageError(exc.message) from None
+            raise QueryInputError(exc.message) from None
         except QueryError as exc:
             self.last_run = LastRun(engine_name, exc.state, exc.message)
             raise QueryFailedError(exc.message) from None
