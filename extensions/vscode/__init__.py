@@ -1,0 +1,1 @@
+"""VS Code (code-server) in the user server, behind jupyter-server-proxy as `/vscode/`."""
