@@ -14,20 +14,22 @@ import string
 import sys
 from pathlib import Path
 
-from kumohub.settings import Settings, SettingsError, SharedPasswordAuth, load_settings
+from kumohub.settings import OIDCAuth, Settings, SettingsError, SharedPasswordAuth, load_settings
 
 from .source import DEFAULT_LOCAL_SETTINGS, SETTINGS_ENV
 
 CONFIG_FILE = Path(__file__).resolve().parent / "jupyterhub_config.py"
+# JupyterHub's variable for the key that encrypts auth_state (named here to keep start-up light).
+CRYPT_KEY_ENV = "JUPYTERHUB_CRYPT_KEY"
 _ALPHABET = string.ascii_letters + string.digits
 
 
-def _generated(path: Path, length: int) -> str:
-    """A password kept in the state directory, so it stays the same across restarts."""
+def _generated(path: Path, length: int, alphabet: str = _ALPHABET) -> str:
+    """A secret kept in the state directory, so it stays the same across restarts."""
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    value = "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    value = "".join(secrets.choice(alphabet) for _ in range(length))
     path.write_text(value + "\n")
     path.chmod(0o600)
     return value
@@ -49,9 +51,23 @@ def ensure_passwords(settings: Settings, env: dict[str, str]) -> dict[str, str]:
     }
 
 
+def ensure_crypt_key(settings: Settings, env: dict[str, str]) -> None:
+    """OIDC keeps the provider's tokens encrypted in the hub database; keep its key stable.
+
+    A new key on every start would make the stored tokens unreadable and force everyone to
+    sign in again, so it is generated once into the state directory like the passwords.
+    """
+    if isinstance(settings.auth, OIDCAuth) and not env.get(CRYPT_KEY_ENV):
+        secrets_dir = Path(settings.storage.local.root) / "secrets"
+        env[CRYPT_KEY_ENV] = _generated(secrets_dir / "crypt-key", 64, string.hexdigits[:16])
+
+
 def sign_in_help(settings: Settings, passwords: dict[str, str]) -> str:
     url = settings.hub.bind_url.rstrip("/") + "/hub/login"
     lines = [f"KumoHub (local mode) is starting at {url}"]
+    if isinstance(settings.auth, OIDCAuth):
+        provider = settings.auth.issuer or settings.auth.authorize_url
+        lines.append(f"  Sign in with {settings.auth.login_service} (OpenID Connect: {provider})")
     if passwords:
         members = sorted({u for us in settings.groups.members.values() for u in us})
         users = [u for u in members if u not in settings.hub.admin_users]
@@ -86,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     env[SETTINGS_ENV] = str(settings_path)
     passwords = ensure_passwords(settings, env)
+    ensure_crypt_key(settings, env)
     state = Path(settings.storage.local.root)
     state.mkdir(parents=True, exist_ok=True)
     print(sign_in_help(settings, passwords), flush=True)

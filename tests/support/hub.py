@@ -30,10 +30,20 @@ USER_PASSWORD = "test-user-password"
 ADMIN_PASSWORD = "test-admin-password-that-is-long-enough"
 
 
+def _same_kind(base: Mapping[str, Any], override: Mapping[str, Any]) -> bool:
+    """A section with another `kind` (e.g. auth: oidc over shared-password) replaces, not merges."""
+    return override.get("kind", base.get("kind")) == base.get("kind")
+
+
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     merged = copy.deepcopy(dict(base))
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+        previous = merged.get(key)
+        if (
+            isinstance(value, Mapping)
+            and isinstance(previous, Mapping)
+            and _same_kind(previous, value)
+        ):
             merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
@@ -92,8 +102,10 @@ def start_hub(
 ) -> Iterator[RunningHub]:
     """Run KumoHub in local mode on free ports until the block ends."""
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    overrides = deep_merge({"hub": {"bind_url": f"http://127.0.0.1:{port}"}}, overrides or {})
+    default_url = f"http://127.0.0.1:{free_port()}"
+    overrides = deep_merge({"hub": {"bind_url": default_url}}, overrides or {})
+    # A test may choose the URL itself (e.g. to register it with an identity provider first).
+    url = str(overrides["hub"]["bind_url"]).rstrip("/")
     path = settings_path or write_settings(folder, overrides)
     command = [
         str(LAUNCHER),
@@ -105,7 +117,7 @@ def start_hub(
     log_path = folder / "hub.log"
     full_env = hub_env(env)
     proc = start_process(command, log_path=log_path, env=full_env, cwd=folder)
-    hub = RunningHub(f"http://127.0.0.1:{port}", folder, path, log_path, full_env)
+    hub = RunningHub(url, folder, path, log_path, full_env)
     try:
 
         def healthy() -> bool:
