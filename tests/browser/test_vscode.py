@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Request, expect
 
 from tests.support.client import HubClient
 from tests.support.hub import USER_PASSWORD, RunningHub
@@ -35,6 +35,14 @@ def test_launcher_tile_opens_vscode_on_the_home_folder(
     home.mkdir(parents=True, exist_ok=True)
     (home / "analysis-notes.md").write_text("# Notes\n")
 
+    outside: list[str] = []
+
+    def note_outside(request: Request) -> None:
+        if not request.url.startswith((hub.url, "data:", "blob:")):
+            outside.append(request.url)
+
+    page.context.on("request", note_outside)
+
     sign_in_and_start(page, hub)
     tile = page.locator(".jp-LauncherCard", has_text="VS Code")
     expect(tile).to_be_visible(timeout=90_000)
@@ -57,6 +65,9 @@ def test_launcher_tile_opens_vscode_on_the_home_folder(
     expect(menu).to_contain_text("Copy Path", timeout=30_000)
     expect(menu).not_to_contain_text("Download")
     vscode.keyboard.press("Escape")
+
+    # Telemetry off: the browser asked nothing of any host but the platform's.
+    assert outside == []
 
     # The whole tree, extension host included, ends with the server.
     pids = code_server_pids(USER)
