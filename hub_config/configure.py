@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kumohub.spawner.admission import named_server_admission
+
 from kumohub.settings import Settings
 
 from .auth import configure_auth
@@ -44,7 +46,10 @@ def configure_common(c: Any, settings: Settings) -> None:
     """What both modes share: auth, profiles, named servers, culling, hardening."""
     configure_auth(c, settings)
     c.JupyterHub.allow_named_servers = True
-    c.JupyterHub.named_server_limit_per_user = NAMED_SERVER_LIMIT
+    # Also refuses a malformed request for a new named server before its record exists.
+    c.JupyterHub.named_server_limit_per_user = named_server_admission(
+        settings, NAMED_SERVER_LIMIT, c.JupyterHub.spawner_class.platform_refusal
+    )
     c.Spawner.default_url = "/lab"
     # User config and user site-packages could re-enable what the platform switches off.
     c.Spawner.disable_user_config = True

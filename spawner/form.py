@@ -44,16 +44,35 @@ _STYLE = """
 """
 
 
+def _span(low: object, high: object) -> str:
+    """A guarantee and a limit as a range; one value if only one is set or both agree."""
+    if low and high and low != high:
+        return f"{low}–{high}"
+    return str(high or low)
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds >= 60:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
 def _resources_line(profile: Profile) -> str:
     r = profile.resources
     parts = []
     if r.cpu_guarantee or r.cpu_limit:
-        cpu = r.cpu_limit or r.cpu_guarantee
-        parts.append(f"{cpu:g} CPU")
+        cpu = _span(r.cpu_guarantee and f"{r.cpu_guarantee:g}", r.cpu_limit and f"{r.cpu_limit:g}")
+        parts.append(f"{cpu} CPU")
     if r.mem_guarantee or r.mem_limit:
-        parts.append(f"{r.mem_limit or r.mem_guarantee} memory")
+        parts.append(f"{_span(r.mem_guarantee, r.mem_limit)} memory")
+    if profile.shm_size:
+        parts.append(f"{profile.shm_size} shared memory")
     if profile.idle_timeout:
-        parts.append(f"stops after {profile.idle_timeout // 60} min idle")
+        parts.append(f"stops after at most {_duration(profile.idle_timeout)} idle")
+    if profile.max_age:
+        parts.append(f"runs at most {_duration(profile.max_age)}")
     return " · ".join(parts)
 
 
@@ -65,7 +84,7 @@ def _profile_card(profile: Profile, groups: frozenset[str], selected: Mapping[st
         gpu = f"{profile.gpu.count}× {profile.gpu.type}"
         badges += f'<span class="kumohub-badge kumohub-gpu">GPU {escape(gpu)}</span>'
     if profile.hourly_cost is not None:
-        badges += f'<span class="kumohub-badge">${profile.hourly_cost:.2f}/hour</span>'
+        badges += f'<span class="kumohub-badge kumohub-cost">${profile.hourly_cost:.2f}/hour</span>'
 
     options = []
     for choice in images_for(profile, groups):

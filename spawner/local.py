@@ -6,11 +6,14 @@ notebook root, `team/` is shared and linked into every home as `team`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
 import signal
 import sys
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +29,18 @@ def local_gpu_count() -> int:
     return len(list(Path("/dev").glob("nvidia[0-9]*")))
 
 
+_DEADLINE_STATE_KEY = "kumohub_deadline"
+
+
 class KumoLocalSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
-    """LocalProcessSpawner driven by KumoHub profiles, without switching system users."""
+    """LocalProcessSpawner driven by KumoHub profiles, without switching system users.
+
+    A profile's maximum age is enforced by `poll`, which JupyterHub calls every
+    `poll_interval` seconds: past the deadline the server is stopped like any other exit.
+    """
+
+    _deadline: float | None = None
+    _progress_events: list[dict[str, Any]]
 
     @property
     def state_root(self) -> Path:
@@ -41,16 +54,22 @@ class KumoLocalSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
     def team_dir(self) -> Path:
         return self.state_root / "team"
 
+    @classmethod
+    def platform_refusal(cls, selection: Selection) -> str | None:
+        """A GPU profile needs that many GPUs on this machine."""
+        gpu = selection.profile.gpu
+        if gpu is None:
+            return None
+        available = local_gpu_count()
+        if available >= gpu.count:
+            return None
+        return (
+            f"Profile {selection.profile.display_name!r} needs {gpu.count} GPU(s) and this "
+            f"machine has {available}. Choose a CPU profile."
+        )
+
     def apply_selection(self, selection: Selection) -> None:
         profile = selection.profile
-        if profile.gpu is not None:
-            available = local_gpu_count()
-            if available < profile.gpu.count:
-                raise web.HTTPError(
-                    400,
-                    f"Profile {profile.display_name!r} needs {profile.gpu.count} GPU(s); "
-                    f"this machine has {available}. Choose a CPU profile.",
-                )
         self.cpu_limit = profile.resources.cpu_limit
         self.cpu_guarantee = profile.resources.cpu_guarantee
         self.mem_limit = profile.resources.mem_limit
@@ -63,12 +82,57 @@ class KumoLocalSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         if not link.exists() and not link.is_symlink():
             link.symlink_to(self.team_dir, target_is_directory=True)
 
+    def _report(self, progress: int, message: str) -> None:
+        self._progress_events.append({"progress": progress, "message": message})
+
     async def start(self) -> Any:
         if self.selection is None:
             raise web.HTTPError(400, "Invalid spawn request: no profile was selected")
+        self._progress_events = []
+        profile = self.selection.profile
+        self._report(20, f"Preparing your home and team folders for {profile.display_name}")
         self._prepare_folders()
         self.notebook_dir = str(self.home_dir)
-        return await super().start()
+        self._report(50, f"Starting JupyterLab ({profile.display_name})")
+        url = await super().start()
+        if profile.max_age:
+            self._deadline = time.time() + profile.max_age
+        self._report(80, "Waiting for JupyterLab to answer")
+        return url
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        """Events of the current start; JupyterHub stops reading when the spawn ends."""
+        sent = 0
+        while True:
+            events = getattr(self, "_progress_events", [])
+            while sent < len(events):
+                yield events[sent]
+                sent += 1
+            await asyncio.sleep(0.2)
+
+    async def poll(self) -> int | None:
+        status = await super().poll()
+        if status is None and self._deadline is not None and time.time() >= self._deadline:
+            self.log.info("%s reached its profile's maximum age; stopping it", self._log_name)
+            await self.stop()
+            return 0
+        return status
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        deadline = state.get(_DEADLINE_STATE_KEY)
+        if isinstance(deadline, int | float):
+            self._deadline = float(deadline)
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        if self._deadline is not None:
+            state[_DEADLINE_STATE_KEY] = self._deadline
+        return state
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self._deadline = None
 
     def get_args(self) -> list[str]:
         args = super().get_args()

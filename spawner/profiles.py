@@ -5,6 +5,18 @@ Every spawn, from the form or from the REST API's `user_options`, goes through
 groups allow; anything else raises `SpawnOptionsError`, which the spawners turn into an
 HTTP 400 before any process, pod or volume exists.
 
+The rules, in the order they are checked:
+
+1. The options are a JSON object (absent, null or `{}`: this user's default profile).
+2. Only the keys `profile`, `image` and `custom_image` exist.
+3. Each value is a string of 1-512 printable characters (no control or invisible ones).
+4. `profile` is given, and names a profile this user's groups allow (the same words whether
+   it does not exist or is not allowed, so names cannot be probed).
+5. `image` and `custom_image` are not both given.
+6. `custom_image` only where the profile has a free-text image field this user may use, and
+   only a well-formed image reference that the field's pattern matches in full (ASCII).
+7. `image` names an image choice of that profile allowed for this user's groups.
+
 Canonical user_options::
 
     {"profile": "<profile slug>", "image": "<image choice slug>"}
@@ -13,7 +25,6 @@ Canonical user_options::
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +33,7 @@ from kumohub.settings import ImageChoice, Profile
 
 OPTION_KEYS = frozenset({"profile", "image", "custom_image"})
 _MAX_VALUE_LENGTH = 512
+_MAX_NAMES_SHOWN = 5
 
 
 class SpawnOptionsError(ValueError):
@@ -82,16 +94,37 @@ def default_options(profiles: Iterable[Profile], groups: frozenset[str]) -> dict
     return {"profile": profile.slug, "image": image.slug}
 
 
+def json_type(value: Any) -> str:
+    """The JSON name of a value's type, for messages a REST client understands."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, str):
+        return "a string"
+    return type(value).__name__
+
+
 def _string_field(options: Mapping[str, Any], key: str) -> str | None:
     if key not in options:
         return None
     value = options[key]
     if not isinstance(value, str):
-        raise SpawnOptionsError(f"{key!r} must be a string, not {type(value).__name__}")
-    if not value or len(value) > _MAX_VALUE_LENGTH:
-        raise SpawnOptionsError(f"{key!r} must be 1-{_MAX_VALUE_LENGTH} characters long")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise SpawnOptionsError(f"{key!r} contains control characters")
+        raise SpawnOptionsError(f"{key!r} must be a string, not {json_type(value)}")
+    if not value:
+        raise SpawnOptionsError(f"{key!r} must not be empty")
+    if len(value) > _MAX_VALUE_LENGTH:
+        raise SpawnOptionsError(
+            f"{key!r} is {len(value)} characters long; at most {_MAX_VALUE_LENGTH} are allowed"
+        )
+    if not value.isprintable():
+        raise SpawnOptionsError(f"{key!r} contains control or invisible characters")
     return value
 
 
@@ -100,13 +133,18 @@ def resolve_selection(
 ) -> Selection:
     """Validate spawn options for a user in `groups`; return what to start."""
     profiles = tuple(profiles)
-    if options is None or options == {}:
+    if options is None or (isinstance(options, Mapping) and not options):
         options = default_options(profiles, groups)
     if not isinstance(options, Mapping):
-        raise SpawnOptionsError("spawn options must be a JSON object")
-    unknown = sorted(str(key) for key in options if key not in OPTION_KEYS)
+        raise SpawnOptionsError(f"spawn options must be a JSON object, not {json_type(options)}")
+    unknown = sorted(repr(str(key)[:40]) for key in options if key not in OPTION_KEYS)
     if unknown:
-        raise SpawnOptionsError(f"unknown spawn option(s): {', '.join(unknown)}")
+        shown = ", ".join(unknown[:_MAX_NAMES_SHOWN])
+        more = len(unknown) - _MAX_NAMES_SHOWN
+        shown += f" and {more} more" if more > 0 else ""
+        raise SpawnOptionsError(
+            f"unknown spawn option(s): {shown} (allowed: {', '.join(sorted(OPTION_KEYS))})"
+        )
 
     slug = _string_field(options, "profile")
     image_slug = _string_field(options, "image")
@@ -126,10 +164,10 @@ def resolve_selection(
         if not custom_image_allowed(profile, groups):
             raise SpawnOptionsError(f"profile {slug!r} does not accept a custom image")
         assert profile.free_image is not None
-        if not re.fullmatch(profile.free_image.pattern, custom):
+        if not profile.free_image.accepts(custom):
             raise SpawnOptionsError(
-                f"custom image {custom!r} is not allowed: it must match "
-                f"{profile.free_image.pattern!r} in full"
+                f"custom image {custom!r} is not allowed: it must be an image reference "
+                f"that matches {profile.free_image.pattern!r} in full"
             )
         return Selection(profile=profile, image=custom, image_choice=None)
 
@@ -160,7 +198,7 @@ def options_from_form(formdata: Mapping[str, list[str]]) -> dict[str, str]:
         if key == "_xsrf":
             continue
         if key not in OPTION_KEYS:
-            raise SpawnOptionsError(f"unknown form field {key!r}")
+            raise SpawnOptionsError(f"unknown form field {key[:40]!r}")
         if not isinstance(values, list) or len(values) != 1 or not isinstance(values[0], str):
             raise SpawnOptionsError(f"form field {key!r} must be given exactly once")
         options[key] = values[0]

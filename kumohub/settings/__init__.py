@@ -20,7 +20,7 @@ from .guard import GuardPolicy
 from .kubernetes import KubernetesSettings
 from .profiles import GPU, FreeImage, ImageChoice, Profile, Resources, Toleration
 from .query import AthenaSettings, DuckDBSettings, QuerySettings
-from .storage import HomeVolume, LocalStorage, SharedVolume, StorageSettings
+from .storage import DatasetVolume, HomeVolume, LocalStorage, SharedVolume, StorageSettings
 
 __all__ = [
     "GPU",
@@ -28,6 +28,7 @@ __all__ = [
     "AuthSettings",
     "ByteQuantity",
     "CullingSettings",
+    "DatasetVolume",
     "DuckDBSettings",
     "FreeImage",
     "GuardPolicy",

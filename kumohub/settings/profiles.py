@@ -6,11 +6,46 @@ subclass onto a pod. Access rules (allowed groups) live on profiles and on each 
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 
 from ._base import ByteQuantity, Regex, Slug, Strict, quantity_bytes
+from .kubernetes import is_label_key, is_label_value
+
+# An OCI image reference in plain ASCII: registry host[:port], lowercase path components,
+# optional tag and digest. Anything else (spaces, ';', newlines, look-alike letters) is
+# refused before a pattern is even consulted.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::[0-9]{1,5})?"
+IMAGE_REFERENCE = re.compile(
+    rf"(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?",
+    re.ASCII,
+)
+MAX_IMAGE_REFERENCE = 255
+
+
+def is_image_reference(value: str) -> bool:
+    """Whether `value` is a well-formed image reference (no shell or YAML tricks inside)."""
+    return len(value) <= MAX_IMAGE_REFERENCE and IMAGE_REFERENCE.fullmatch(value) is not None
+
+
+def _check_image(value: str) -> str:
+    if not is_image_reference(value):
+        raise ValueError(f"{value!r} is not a valid image reference such as 'registry/name:tag'")
+    return value
+
+
+ImageReference = Annotated[str, AfterValidator(_check_image)]
 
 
 class Resources(Strict):
@@ -42,16 +77,38 @@ class Toleration(Strict):
     value: str | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
 
+    @model_validator(mode="after")
+    def _valid_taint_match(self) -> Toleration:
+        if not is_label_key(self.key):
+            raise ValueError(f"key {self.key!r} is not a valid taint key")
+        if self.operator == "Exists" and self.value is not None:
+            raise ValueError("a toleration with operator 'Exists' takes no value")
+        if self.value is not None and not is_label_value(self.value):
+            raise ValueError(f"value {self.value!r} is not a valid taint value")
+        return self
+
 
 class GPU(Strict):
     """GPUs for a profile: type and count, and how to reach the GPU node pool."""
 
     type: str = Field(min_length=1, description="Shown to the user, e.g. 'NVIDIA A10G'.")
     count: PositiveInt = 1
-    node_selector: dict[str, str] = Field(default_factory=dict)
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, description="Node labels of the GPU node pool."
+    )
     tolerations: tuple[Toleration, ...] = (
         Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule"),
     )
+
+    @field_validator("node_selector")
+    @classmethod
+    def _selector_is_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, label in value.items():
+            if not is_label_key(key):
+                raise ValueError(f"{key!r} is not a valid node label key")
+            if not is_label_value(label):
+                raise ValueError(f"{label!r} (for {key!r}) is not a valid node label value")
+        return value
 
 
 class ImageChoice(Strict):
@@ -60,7 +117,7 @@ class ImageChoice(Strict):
     slug: Slug
     display_name: str = Field(min_length=1)
     description: str = ""
-    image: str = Field(min_length=1, description="Container image for Kubernetes mode.")
+    image: ImageReference = Field(description="Container image for Kubernetes mode.")
     allowed_groups: tuple[str, ...] = Field(
         default=(), description="Empty: everyone who may use the profile."
     )
@@ -68,11 +125,22 @@ class ImageChoice(Strict):
 
 
 class FreeImage(Strict):
-    """A free-text image field, accepted only when the whole value matches `pattern`."""
+    """A free-text image field, accepted only when the whole value matches `pattern`.
 
-    display_name: str = "Other image"
+    The pattern is applied with `re.fullmatch` in ASCII mode (so `\\w` or `\\d` never
+    accept look-alike letters or digits from other scripts), and only to values that are
+    already well-formed image references.
+    """
+
+    display_name: str = Field(default="Other image", min_length=1)
     pattern: Regex = Field(description="Must match the whole image reference.")
     allowed_groups: tuple[str, ...] = ()
+
+    def accepts(self, value: str) -> bool:
+        """Whether a user-typed image reference is allowed by this field."""
+        return is_image_reference(value) and (
+            re.fullmatch(self.pattern, value, flags=re.ASCII) is not None
+        )
 
 
 class Profile(Strict):
@@ -91,7 +159,12 @@ class Profile(Strict):
     free_image: FreeImage | None = None
     allowed_groups: tuple[str, ...] = Field(default=(), description="Empty: every signed-in user.")
     idle_timeout: PositiveInt | None = Field(
-        default=None, description="Seconds of inactivity before the server is stopped."
+        default=None,
+        ge=2,
+        description=(
+            "Seconds of inactivity after which the server stops itself (at most; GPU profiles "
+            "set a shorter one than the hub-wide culler so idle GPUs are released sooner)."
+        ),
     )
     max_age: PositiveInt | None = Field(
         default=None, description="Seconds after start when the server is stopped anyway."
@@ -106,4 +179,10 @@ class Profile(Strict):
             raise ValueError(f"image slugs must be unique, repeated: {', '.join(duplicates)}")
         if sum(choice.default for choice in self.images) > 1:
             raise ValueError("at most one image may be the default")
+        limit = self.resources.mem_limit
+        if self.shm_size and limit and quantity_bytes(self.shm_size) > quantity_bytes(limit):
+            raise ValueError(
+                "shm_size is larger than resources.mem_limit (shared memory counts towards "
+                "the memory limit)"
+            )
         return self
