@@ -132,6 +132,10 @@ def test_provider_groups_become_hub_groups_and_reach_the_server(hub: RunningHub)
     response = bruno.submit_spawn_form([("profile", "cpu-small"), ("image", "datascience")])
     assert response.status_code == 200, error_message(response)
     bruno.wait_ready()
+    # The local launcher generated the key that encrypts the stored tokens, and kept it.
+    crypt_key = hub.state / "secrets" / "crypt-key"
+    assert re.fullmatch(r"[0-9a-f]{64}", crypt_key.read_text().strip())
+    assert crypt_key.stat().st_mode & 0o777 == 0o600
     [pid] = server_processes("bruno")
     environ = dict(
         line.split(b"=", 1)
@@ -272,3 +276,18 @@ def test_group_changes_at_the_provider_reach_the_hub(
     _, message = refused(hub, "sub-femi")
     assert "femi is not in a group allowed to use KumoHub" in message
     assert server_processes("femi") == []
+
+
+def test_provider_outage_keeps_working_sessions_and_refuses_new_ones(
+    hub: RunningHub, provider: OIDCProvider
+) -> None:
+    # Runs last: it stops the provider for the rest of the module.
+    amira = signed_in(hub, "sub-amira", "amira")
+    provider.stop()
+    time.sleep(REFRESH_AGE + 0.5)
+    assert offered_profiles(amira) == {"cpu-small", "cpu-large"}
+    assert "Keeping amira signed in: provider did not answer" in hub.log()
+
+    newcomer = HubSignIn(hub).start()
+    assert newcomer.status_code == 503
+    assert "KumoHub cannot reach the identity provider" in error_message(newcomer)
