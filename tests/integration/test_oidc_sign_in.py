@@ -227,6 +227,20 @@ def test_bad_state_is_refused_clearly(hub: RunningHub, case: str) -> None:
     assert home.status_code == 302 and "/hub/login" in home.headers["location"]
 
 
+def test_code_the_provider_did_not_issue_is_refused_clearly(hub: RunningHub) -> None:
+    flow = HubSignIn(hub)
+    callback = re.sub(
+        r"code=[^&]+", "code=not-a-code-the-provider-issued", flow.to_callback("sub-amira")
+    )
+    response = flow.callback(callback)
+    assert response.status_code == 400
+    assert "The sign-in code from the identity provider is no longer valid" in error_message(
+        response
+    )
+    home = flow.client.session.get(f"{hub.url}/hub/home", allow_redirects=False, timeout=30)
+    assert home.status_code == 302 and "/hub/login" in home.headers["location"]
+
+
 def test_sign_in_within_the_time_limit_is_accepted(hub: RunningHub) -> None:
     # The same re-signing as the expired case, with an age inside the 10-minute limit.
     flow = HubSignIn(hub)
