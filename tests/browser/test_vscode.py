@@ -70,14 +70,14 @@ def test_launcher_tile_opens_vscode_on_the_home_folder(
     assert outside == []
 
     # The whole tree, extension host included, ends with the server.
-    pids = code_server_pids(USER)
+    pids = code_server_pids(home)
     assert len(pids) >= 2, "expected code-server and its extension host"
     client = HubClient(hub.url)
     assert client.login(USER, USER_PASSWORD).status_code == 302
     assert client.stop().status_code in (202, 204)
     client.wait_stopped()
     wait_until(
-        lambda: not any(alive(pid) for pid in pids) and not code_server_pids(USER),
+        lambda: not any(alive(pid) for pid in pids) and not code_server_pids(home),
         timeout=30,
         what="every code-server process to exit",
     )

@@ -23,7 +23,7 @@ import requests
 from tests.support.client import HubClient
 from tests.support.hub import USER_PASSWORD, RunningHub
 from tests.support.ports import free_port
-from tests.support.processes import server_processes, start_process, stop_process_group, wait_until
+from tests.support.processes import start_process, stop_process_group, wait_until
 from tests.support.vscode import (
     alive,
     code_server_pids,
@@ -34,6 +34,7 @@ from tests.support.vscode import (
     raw_request,
     socket_inodes,
     unix_socket_get,
+    user_server_pids,
     websocket_upgrade,
 )
 
@@ -69,7 +70,7 @@ class VSCodeServer:
         return match.group(1)
 
     def socket_path(self) -> str:
-        for pid in code_server_pids(USER):
+        for pid in code_server_pids(self.home):
             for arg in command_line(pid):
                 if arg.startswith("--socket="):
                     return arg.removeprefix("--socket=")
@@ -139,7 +140,7 @@ def test_workbench_websocket_upgrades_through_hub_and_server_proxy(vscode: VSCod
 def test_code_server_listens_on_a_private_unix_socket_and_no_tcp_port(
     vscode: VSCodeServer,
 ) -> None:
-    pids = code_server_pids(USER)
+    pids = code_server_pids(vscode.home)
     assert pids, "no code-server process for alice"
     socket_path = Path(vscode.socket_path())
 
@@ -220,15 +221,15 @@ def test_code_server_routes_hand_no_file_bytes_to_the_browser(
 
 
 def test_code_server_stops_with_the_user_server(vscode: VSCodeServer) -> None:
-    [server_pid] = server_processes(USER)
-    pids = code_server_pids(USER)
+    [server_pid] = user_server_pids(vscode.home)
+    pids = code_server_pids(vscode.home)
     assert pids
     assert {process_group(pid) for pid in pids} == {process_group(server_pid)}
 
     assert vscode.client.stop().status_code in (202, 204)
     vscode.client.wait_stopped()
     wait_until(
-        lambda: not any(alive(pid) for pid in pids) and not code_server_pids(USER),
+        lambda: not any(alive(pid) for pid in pids) and not code_server_pids(vscode.home),
         timeout=30,
         what="code-server processes to exit",
     )

@@ -107,16 +107,25 @@ def _environ_has(pid: int, entry: str) -> bool:
     return entry.encode() in _read(Path(f"/proc/{pid}/environ")).split(b"\0")
 
 
-def code_server_pids(user: str) -> list[int]:
-    """Live processes of code-server (server, workers, extension and pty hosts) for `user`."""
+def _pids_with(home: Path, mark: bytes) -> list[int]:
+    # HOME tells one hub's user apart from the same user name in another hub on this machine.
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
-        cmdline = _read(proc / "cmdline")
-        if CODE_SERVER_MARK in cmdline and _environ_has(int(proc.name), f"JUPYTERHUB_USER={user}"):
+        if mark in _read(proc / "cmdline") and _environ_has(int(proc.name), f"HOME={home}"):
             found.append(int(proc.name))
     return sorted(found)
+
+
+def code_server_pids(home: Path) -> list[int]:
+    """Live code-server processes (server, workers, extension and pty hosts) for one home."""
+    return _pids_with(home, CODE_SERVER_MARK)
+
+
+def user_server_pids(home: Path) -> list[int]:
+    """The single-user server process(es) running with this home."""
+    return _pids_with(home, b"jupyterhub-singleuser")
 
 
 def command_line(pid: int) -> list[str]:
