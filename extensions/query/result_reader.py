@@ -22,7 +22,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from botocore.exceptions import ClientError
 
-PART_SIZE = 8 * 1024 * 1024
+# One GET covers objects up to FIRST_PART (a single stream is fastest there); larger
+# objects fetch the rest in parallel ranged GETs, which is where S3 throughput scales.
+FIRST_PART = 32 * 1024 * 1024
+PART_SIZE = 16 * 1024 * 1024
 MAX_PARALLEL_PARTS = 8
 PAGE_SIZE = 1000
 # S3 errors after which the object is unreadable for us, but GetQueryResults may still work.
@@ -118,9 +121,7 @@ def parse_csv(data: bytes | pa.Buffer, columns: Sequence[AthenaColumn]) -> pa.Ta
     names = unique_names([c.name for c in columns])
     return pacsv.read_csv(
         pa.BufferReader(data),
-        read_options=pacsv.ReadOptions(
-            column_names=names, skip_rows=1, use_threads=True, block_size=4 * 1024 * 1024
-        ),
+        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=True),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types={n: c.arrow_type for n, c in zip(names, columns, strict=True)},
@@ -151,7 +152,10 @@ class ResultReader:
         self._athena = athena
         self._s3 = s3
         self._pool = pool
+        self.first_part_bytes = FIRST_PART
+        self.part_bytes = PART_SIZE
         self.last_source = ""
+        self.last_parts = 0
 
     def metadata(self, execution_id: str) -> list[AthenaColumn]:
         response = self._athena.get_query_results(QueryExecutionId=execution_id, MaxResults=1)
@@ -179,15 +183,16 @@ class ResultReader:
     def fetch_object(self, url: str) -> bytes:
         """The whole object: the first part tells the size, the rest come in parallel."""
         bucket, key = split_s3_url(url)
-        first = self._s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{PART_SIZE - 1}")
+        first_range = f"bytes=0-{self.first_part_bytes - 1}"
+        first = self._s3.get_object(Bucket=bucket, Key=key, Range=first_range)
         head = first["Body"].read()
         total = _total_size(first.get("ContentRange"), len(head))
+        self.last_parts = 1
         if total <= len(head):
             return head
-        ranges = [
-            (start, min(start + PART_SIZE, total) - 1)
-            for start in range(len(head), total, PART_SIZE)
-        ]
+        step = self.part_bytes
+        ranges = [(start, min(start + step, total) - 1) for start in range(len(head), total, step)]
+        self.last_parts += len(ranges)
 
         def part(span: tuple[int, int]) -> bytes:
             got = self._s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={span[0]}-{span[1]}")
