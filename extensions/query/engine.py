@@ -118,7 +118,9 @@ def check_parameters(values: Sequence[object]) -> tuple[Scalar, ...]:
 
 
 def check_sql(sql: object) -> str:
-    cleaned = sql.strip().rstrip(";").rstrip() if isinstance(sql, str) else ""
+    if sql is not None and not isinstance(sql, str):
+        raise InvalidQuery("'sql' must be a string of SQL")
+    cleaned = sql.strip().rstrip(";").rstrip() if sql else ""
     if not cleaned:
         raise InvalidQuery("the query is empty: write a SQL statement to run")
     return cleaned
