@@ -112,8 +112,10 @@ class KumoLocalSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
 
     async def poll(self) -> int | None:
         status = await super().poll()
-        if status is None and self._deadline is not None and time.time() >= self._deadline:
+        deadline = self._deadline
+        if status is None and deadline is not None and not self.pending and time.time() >= deadline:
             self.log.info("%s reached its profile's maximum age; stopping it", self._log_name)
+            self._deadline = None  # stop() polls too
             await self.stop()
             return 0
         return status

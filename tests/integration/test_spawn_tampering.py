@@ -18,7 +18,6 @@ import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -302,20 +301,6 @@ CASES = [
 ]
 
 
-def processes_of(hub: RunningHub, user: str, server: str) -> list[int]:
-    """Server processes of this hub's user (other hubs on the machine may have an alice too)."""
-    home = f"HOME={hub.state / 'home' / user}".encode()
-    found = []
-    for pid in server_processes(user, server):
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if home in environ:
-            found.append(pid)
-    return found
-
-
 def signed_in(hub: RunningHub, user: str) -> HubClient:
     client = hub.client()
     password = ADMIN_PASSWORD if user == "admin" else USER_PASSWORD
@@ -376,7 +361,7 @@ def test_tampered_spawn_is_refused_and_leaves_nothing(
     assert response.status_code == 400, response.text[:2000]
     assert case.message in error_message(response), error_message(response)[:2000]
     for server in {case.server, "", *before}:
-        assert processes_of(hub, case.user, server) == []
+        assert server_processes(case.user, server, home=hub.state / "home" / case.user) == []
     after = records(client)
     assert not [name for name, model in after.items() if model["ready"] or model["pending"]]
     assert {name: model["user_options"] for name, model in after.items()} == before

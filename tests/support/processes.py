@@ -49,8 +49,12 @@ def wait_until(
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def server_processes(user: str, server: str = "") -> list[int]:
-    """Pids of single-user server processes the hub started for `user` (any kernel excluded)."""
+def server_processes(user: str, server: str = "", home: Path | None = None) -> list[int]:
+    """Pids of single-user server processes the hub started for `user` (any kernel excluded).
+
+    `home`: only servers with this HOME (local mode: `<state>/home/<user>`), because other
+    hubs on the same machine may run servers for a user of the same name.
+    """
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -64,6 +68,7 @@ def server_processes(user: str, server: str = "") -> list[int]:
             f"JUPYTERHUB_USER={user}".encode() in environ
             and f"JUPYTERHUB_SERVER_NAME={server}".encode() in environ
             and b"jupyterhub-singleuser" in cmdline
+            and (home is None or f"HOME={home}".encode() in environ)
         ):
             found.append(int(proc.name))
     return found
