@@ -78,9 +78,9 @@ class ProfileSpawnerMixin(LoggingConfigurable):
 
     @default("options_form")
     def _options_form_default(self) -> Any:
-        return type(self)._render_options_form
+        return type(self)._kumohub_options_form
 
-    def _render_options_form(self) -> str:
+    def _kumohub_options_form(self) -> str:
         return render_form(self.settings.profiles, self.user_groups(), self.previous_options())
 
     def previous_options(self) -> dict[str, str] | None:

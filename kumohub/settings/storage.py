@@ -38,8 +38,12 @@ class HomeVolume(Strict):
     """Per-user home on EFS through a claim of the `efs-home` storage class.
 
     The claim's name depends on the username only, so every server of a user (named ones
-    included) mounts the same home, and a deleted claim comes back under the same name; the
-    storage class maps that name to a fixed EFS directory (see chart-values/README).
+    included) mounts the same home, and a deleted claim comes back under the same name. The
+    storage class (EFS CSI driver, `provisioningMode: efs-ap`) turns that name into a fixed
+    directory and access point: `basePath: /home`, `subPathPattern: ${.PVC.name}`,
+    `ensureUniqueDirectory: "false"` and `reuseAccessPoint: "true"` give `/home/home-<user>`
+    again for a recreated claim, `uid: "1000"` / `gid: "100"` make EFS enforce the pod user,
+    and `reclaimPolicy: Retain` keeps the data when a claim is deleted.
     """
 
     storage_class: str = "efs-home"

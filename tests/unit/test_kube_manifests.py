@@ -22,6 +22,7 @@ import pytest
 import yaml
 from jupyterhub import orm
 from kubernetes_asyncio.client import ApiClient
+from kumohub.hub_config.kubernetes import configure_kubernetes
 from kumohub.spawner.kube import (
     GPU_RESOURCE,
     PROFILE_LABEL,
@@ -35,6 +36,7 @@ from kumohub.spawner.kube import (
 )
 from kumohub.spawner.profiles import resolve_selection
 from tornado import web
+from traitlets.config import Config
 
 from kumohub.settings import Profile, Settings, load_settings, parse_settings, quantity_bytes
 from kumohub.settings.kubernetes import is_dns_label, is_dns_subdomain, is_label_value
@@ -445,3 +447,60 @@ def test_each_concern_is_a_function_testable_alone() -> None:
     assert {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "32G"}} in storage[
         "volumes"
     ]
+
+
+# -- the hub's Kubernetes configuration and the form ------------------------------------
+
+
+def test_configure_kubernetes_sets_kumohub_parts_over_the_chart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KUMOHUB_USER_PASSWORD", "user-password-for-the-test")
+    monkeypatch.setenv("KUMOHUB_ADMIN_PASSWORD", "admin-password-for-the-test-long-enough")
+    monkeypatch.setenv("POD_NAMESPACE", "kumohub")
+    settings = EXAMPLES["local-settings"].model_copy(update={"mode": "kubernetes"})
+    c = Config()
+    # What the z2jh chart's own configuration sets before hub.extraConfig runs.
+    c.JupyterHub.services = [{"name": "chart-service", "url": "http://127.0.0.1:9"}]
+    c.KubeSpawner.cmd = None
+    c.KubeSpawner.extra_labels = {"hub.jupyter.org/network-access-hub": "true"}
+    c.KubeSpawner.profile_list = [{"display_name": "chart profile", "default": True}]
+    c.Spawner.consecutive_failure_limit = 5
+
+    configure_kubernetes(c, settings)
+    configure_kubernetes(c, settings)  # sets, never appends: the same result twice
+
+    assert c.JupyterHub.spawner_class is KumoKubeSpawner
+    assert c.KumoKubeSpawner.namespace == "kumohub"
+    assert [s["name"] for s in c.JupyterHub.services] == ["chart-service", "idle-culler"]
+    assert c.Spawner.consecutive_failure_limit == 0
+    assert callable(c.JupyterHub.named_server_limit_per_user)
+
+    bob = HubUser.with_groups("bob", {"gpu-users"})
+    built = build(settings, bob, {"profile": "gpu-a10g"}, config=c)
+    assert built.spawner.profile_list == []
+    assert built.container["args"][0] == "jupyterhub-singleuser"
+    assert "--ServerApp.shutdown_no_activity_timeout=900" in built.container["args"]
+    assert built.pod["metadata"]["labels"]["hub.jupyter.org/network-access-hub"] == "true"
+    assert built.spawner.namespace == "kumohub"
+
+
+def test_the_spawn_form_and_its_checks_are_kumohubs_not_kubespawners() -> None:
+    settings = EXAMPLES["local-settings"]
+
+    async def form_and_refusal() -> tuple[str, web.HTTPError]:
+        spawner = KumoKubeSpawner(
+            _mock=True,
+            user=HubUser.with_groups("alice", {"data-science"}),
+            orm_spawner=orm.Spawner(name=""),
+            kumohub_settings=settings,
+        )
+        form = await spawner.get_options_form()
+        with pytest.raises(web.HTTPError) as refused:
+            spawner.run_options_from_form({"profile": ["gpu-a10g"], "image": ["pytorch"]})
+        return form, refused.value
+
+    form, refused = asyncio.run(form_and_refusal())
+    assert 'class="kumohub-profile"' in form and 'value="cpu-large"' in form
+    assert 'value="gpu-a10g"' not in form
+    assert refused.status_code == 400 and "gpu-a10g" in refused.log_message
