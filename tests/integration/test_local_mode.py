@@ -99,7 +99,7 @@ def test_unknown_profile_is_a_clear_error_and_starts_nothing(hub: RunningHub) ->
 
     model = alice.server_model()
     assert model is None or not (model["ready"] or model["pending"])
-    assert server_processes("alice") == []
+    assert server_processes("alice", home=hub.state / "home" / "alice") == []
 
 
 def test_idle_server_is_culled(tmp_path: Path) -> None:
@@ -107,7 +107,7 @@ def test_idle_server_is_culled(tmp_path: Path) -> None:
         alice = signed_in(hub, "alice")
         assert alice.api_spawn({"profile": "cpu-small"}).status_code in (201, 202)
         alice.wait_ready()
-        [pid] = server_processes("alice")
+        [pid] = server_processes("alice", home=hub.state / "home" / "alice")
         wait_until(lambda: alice.server_model() is None, timeout=60, what="the culler")
         wait_until(lambda: not pid_alive(pid), timeout=20, what="the server process to exit")
         assert "Culling server alice" in hub.log() or "culling server" in hub.log().lower()
