@@ -23,13 +23,13 @@ import yaml
 from jupyterhub import orm
 from kubernetes_asyncio.client import ApiClient
 from kumohub.hub_config.kubernetes import configure_kubernetes
-from kumohub.spawner.kube import (
+from kumohub.spawner.kube import KumoKubeSpawner
+from kumohub.spawner.manifest_checks import InvalidManifestError
+from kumohub.spawner.pod_overrides import (
     GPU_RESOURCE,
     PROFILE_LABEL,
     TEAM_LABEL,
     USER_LABEL,
-    InvalidManifestError,
-    KumoKubeSpawner,
     hardening_overrides,
     service_account_for,
     storage_overrides,
@@ -369,6 +369,22 @@ def test_custom_image_from_the_free_text_field_reaches_the_pod() -> None:
     built = build(settings, admin, {"profile": "gpu-a10g", "custom_image": image})
     assert built.container["image"] == image
     assert built.pod["metadata"]["annotations"]["kumohub.io/image"] == image
+
+
+def test_nothing_starts_without_accepted_options() -> None:
+    async def start_unvalidated() -> web.HTTPError:
+        spawner = KumoKubeSpawner(
+            _mock=True,
+            user=HubUser.with_groups("alice", {"data-science"}),
+            orm_spawner=orm.Spawner(name=""),
+            kumohub_settings=EXAMPLES["local-settings"],
+        )
+        with pytest.raises(web.HTTPError) as refused:
+            spawner.start()
+        return refused.value
+
+    refused = asyncio.run(start_unvalidated())
+    assert refused.status_code == 400 and "no profile was selected" in refused.log_message
 
 
 def test_refused_options_raise_400_and_change_nothing() -> None:
