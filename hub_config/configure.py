@@ -15,6 +15,7 @@ from kumohub.spawner.admission import named_server_admission
 from kumohub.settings import Settings
 
 from .auth import configure_auth
+from .token_scopes import user_role
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NAMED_SERVER_LIMIT = 3
@@ -55,7 +56,8 @@ def configure_common(c: Any, settings: Settings) -> None:
     c.Spawner.disable_user_config = True
     services, roles = culler_service(settings)
     c.JupyterHub.services = services
-    c.JupyterHub.load_roles = roles
+    # Merged: the culler's role and the `user` role without token minting.
+    c.JupyterHub.load_roles = [*roles, user_role()]
 
 
 def configure_local(c: Any, settings: Settings) -> None:

@@ -28,6 +28,7 @@ from kumohub import server_settings
 from kumohub.settings import Settings
 
 from .form import render_form
+from .guard_args import download_guard_args
 from .profiles import Selection, SpawnOptionsError, options_from_form, resolve_selection
 
 # Seconds between the user server's own checks for idle kernels.
@@ -220,3 +221,7 @@ class ProfileSpawnerMixin(LoggingConfigurable):
     def hardened_env(self) -> dict[str, str]:
         """Environment that keeps user-writable code and config out of the server."""
         return {"PYTHONNOUSERSITE": "1", "JUPYTER_PREFER_ENV_PATH": "1"}
+
+    def get_args(self) -> list[str]:
+        """Every user server starts with the download guard; see spawner/guard_args.py."""
+        return [*super().get_args(), *download_guard_args(self.settings.guard)]  # type: ignore[misc]
