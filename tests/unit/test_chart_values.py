@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -66,3 +67,17 @@ def test_chart_leaves_culling_and_storage_to_kumohub(ours: dict[str, Any]) -> No
     assert ours["cull"]["enabled"] is False
     assert ours["singleuser"]["storage"]["type"] == "none"
     assert "configure(c, settings_from_chart())" in ours["hub"]["extraConfig"]["00-kumohub"]
+
+
+def test_storage_manifests_are_valid_and_match_the_settings(ours: dict[str, Any]) -> None:
+    documents = list(yaml.safe_load_all((REPO / "chart-values/storage.yaml").read_text()))
+    for document in documents:
+        for version in ("1.32", "1.33", "1.34"):
+            kubernetes_validate.validate(document, version, strict=True)
+    names = {(d["kind"], d["metadata"]["name"]) for d in documents}
+    settings = parse_settings(ours["custom"]["kumohub"], "chart-values custom.kumohub")
+    assert ("StorageClass", settings.storage.home.storage_class) in names
+    claims = [settings.storage.team, *settings.storage.datasets]
+    for volume in claims:
+        assert volume is not None
+        assert ("PersistentVolumeClaim", volume.claim_name) in names
