@@ -74,7 +74,9 @@ class ContentPolicy:
 
     def outside_roots(self, os_path: str) -> str | None:
         """Why `os_path` may not be used: it resolves out of the root (through a symlink)."""
-        real = os.path.realpath(os_path)
+        return self._escape(os.path.realpath(os_path))
+
+    def _escape(self, real: str) -> str | None:
         if within_any(real, self.roots):
             return None
         return "resolves outside the notebook folder and the shared folders (symlink)"
@@ -85,10 +87,10 @@ class ContentPolicy:
         Directories (listings) and missing paths are not this rule's business: a listing
         carries names only, and a missing file returns a 404 from the handler.
         """
-        escape = self.outside_roots(os_path)
+        real = os.path.realpath(os_path)
+        escape = self._escape(real)
         if escape:
             return escape
-        real = os.path.realpath(os_path)
         try:
             info = os.stat(real)
         except (FileNotFoundError, NotADirectoryError):

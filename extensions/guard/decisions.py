@@ -17,7 +17,7 @@ from kumohub.settings import GuardPolicy
 
 from .content_policy import ContentPolicy
 from .locations import Locations, is_within
-from .paths import is_plain, path_forms, segments
+from .paths import is_plain, path_forms, relative_to_base, segments
 from .route_map import KERNEL_LOGOS, RouteMap
 
 QueryArguments = Mapping[str, Sequence[bytes]]
@@ -63,30 +63,43 @@ class RequestGuard:
     open_servers: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
+        if not self.base_url.endswith("/"):
+            self.base_url += "/"
         self.open_servers = frozenset(name.lower() for name in self.policy.proxied_servers)
 
     def decide(self, method: str, raw_path: str, query: QueryArguments) -> Verdict | None:
-        forms = path_forms(raw_path, self.base_url)
-        readings = (forms.routed,) if is_plain(raw_path) else forms.readings()
-        for reading in readings:
-            # The raw reading picks the route; handlers act on decoded ones.
-            decoded = reading != forms.routed or forms.routed == forms.captured
-            found = self._judge(segments(reading), method, query, resolve=decoded)
+        for reading, resolve in self._readings(raw_path):
+            found = self._judge(segments(reading), method, query, resolve=resolve)
             if found is not None:
                 route_class, reason = found
-                return Verdict(route_class, reason, forms.normalized)
+                return Verdict(route_class, reason, self._normalized(raw_path))
         for route in self.routes.static_routes:
             matched, served = route.served_file(raw_path)
             if not matched:
                 continue
             if served is None:
                 reason = "not found in a folder the platform installed"
-                return Verdict(route.route_class, reason, forms.normalized)
+                return Verdict(route.route_class, reason, self._normalized(raw_path))
             if not self.locations.is_trusted(served):
                 reason = "served from a folder the user can write to"
-                return Verdict(route.route_class, reason, forms.normalized)
+                return Verdict(route.route_class, reason, self._normalized(raw_path))
             break
         return None
+
+    def _readings(self, raw_path: str) -> list[tuple[str, bool]]:
+        """Each reading of the path, and whether the files it leads to are judged on it.
+
+        The raw reading picks the route; handlers act on decoded ones. A plain path has a
+        single reading, which is both.
+        """
+        if is_plain(raw_path):
+            return [(relative_to_base(raw_path, self.base_url), True)]
+        forms = path_forms(raw_path, self.base_url)
+        same = forms.routed == forms.captured
+        return [(reading, reading != forms.routed or same) for reading in forms.readings()]
+
+    def _normalized(self, raw_path: str) -> str:
+        return path_forms(raw_path, self.base_url).normalized
 
     def _judge(
         self, parts: list[str], method: str, query: QueryArguments, *, resolve: bool

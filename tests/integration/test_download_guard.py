@@ -15,8 +15,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import secrets
 import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +29,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import requests
+from kumohub.spawner.guard_args import download_guard_args
 
+from kumohub.settings import GuardPolicy
 from tests.integration.guard_corpus import (
     ABSENT,
     BLOCKED,
@@ -52,7 +56,12 @@ from tests.support.jupyter_session import (
     terminal_output,
 )
 from tests.support.ports import free_port
-from tests.support.processes import server_processes, wait_until
+from tests.support.processes import (
+    server_processes,
+    start_process,
+    stop_process_group,
+    wait_until,
+)
 
 SENTINEL = f"KUMOHUB-SENTINEL-{secrets.token_hex(16)}"
 GUARD_HEADER = "X-KumoHub-Guard"
@@ -635,3 +644,76 @@ def test_terminals_follow_the_policy(tmp_path: Path) -> None:
         assert notes.status_code == 200
         client.stop()
         client.wait_stopped()
+
+
+# -- the guard's anchor, without the hub ---------------------------------------------------
+
+
+@contextlib.contextmanager
+def plain_server(folder: Path, env: dict[str, str]) -> Iterator[str]:
+    """A jupyter server started with the spawner's guard arguments, outside any hub."""
+    port = free_port()
+    home = folder / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    command = [
+        str(Path(sys.executable).parent / "jupyter-server"),
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--IdentityProvider.token=plain",
+        f"--ServerApp.root_dir={home}",
+        *download_guard_args(GuardPolicy()),
+    ]
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    full_env = {**os.environ, "HOME": str(home), **env}
+    process = start_process(command, log_path=folder / "server.log", env=full_env, cwd=home)
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def up() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError((folder / "server.log").read_text()[-3000:])
+            try:
+                return requests.get(f"{url}/api", timeout=2).status_code in (200, 403)
+            except requests.RequestException:
+                return False
+
+        wait_until(up, timeout=90, what="the server")
+        yield url
+    finally:
+        stop_process_group(process)
+
+
+def test_the_contents_manager_brings_the_guard_whatever_the_config_says(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "jupyter_server_config.json").write_text(json.dumps(GUARD_OFF_JSON))
+    with plain_server(tmp_path, {"JUPYTER_CONFIG_DIR": str(config)}) as url:
+        (tmp_path / "home" / "data.csv").write_text(csv_text())
+        token = {"Authorization": "token plain"}
+        response = requests.get(f"{url}/files/data.csv", headers=token, timeout=30)
+        assert response.status_code == 403 and response.headers.get(GUARD_HEADER)
+        assert leak_in(response.content) is None
+        assert requests.get(f"{url}/api/status", headers=token, timeout=30).status_code == 200
+
+
+def test_a_guard_that_cannot_be_built_refuses_everything(tmp_path: Path) -> None:
+    broken = {"KUMOHUB_SERVER_SETTINGS": json.dumps({"guard": {"content_max_bytes": -1}})}
+    with plain_server(tmp_path, broken) as url:
+        token = {"Authorization": "token plain"}
+        for path in ("api/status", "api/contents", "lab"):
+            response = requests.get(f"{url}/{path}", headers=token, timeout=30)
+            assert response.status_code == 403, path
+            assert response.headers.get(GUARD_HEADER) == "blocked; class=guard-failure"
+    assert "download guard could not be built" in (tmp_path / "server.log").read_text()
+
+
+def test_a_malformed_policy_stops_the_hub_naming_the_field(tmp_path: Path) -> None:
+    bad = {"guard": {"content_extensions": ["csv"], "proxied_servers": ["files"]}}
+    with pytest.raises(RuntimeError) as failure, start_hub(tmp_path, bad):
+        pass
+    message = str(failure.value)
+    assert "guard.content_extensions[0]: must be a lowercase file extension" in message
+    assert "guard.proxied_servers[0]: 'files' is a route of the user server" in message
+    assert "Traceback" not in message
