@@ -98,6 +98,12 @@ class KumoKubeSpawner(ProfileSpawnerMixin, KubeSpawner):
         env.update(self.server_settings_env(shared_roots=self.shared_roots()))
         return env
 
+    async def _start(self) -> Any:
+        # KubeSpawner creates the home claim before it builds the pod: build (and check) the
+        # pod first, so a pod the API server would refuse leaves no new claim behind.
+        await self.get_pod_manifest()
+        return await super()._start()
+
     async def get_pod_manifest(self) -> V1Pod:
         pod = await super().get_pod_manifest()
         problems = manifest_problems(api_form(pod))

@@ -91,4 +91,7 @@ class InvalidManifestError(web.HTTPError):
     """KumoHub built an object the API server would refuse (a configuration problem)."""
 
     def __init__(self, kind: str, problems: Iterable[str]) -> None:
-        super().__init__(500, f"KumoHub built an invalid {kind}: {'; '.join(problems)}")
+        message = f"KumoHub built an invalid {kind}: {'; '.join(problems)}"
+        super().__init__(500, message)
+        # JupyterHub shows only this attribute on the page of a failed spawn.
+        self.jupyterhub_message = message
