@@ -3,7 +3,8 @@
 Test support, not product code. `deploy_kumohub` plays three roles in turn:
 
 * the platform engineer: namespace enforcing the `restricted` Pod Security Standard, the IRSA
-  service accounts, the pre-provisioned `team-efs` and `datasets-efs` claims;
+  service accounts, chart-values/storage.yaml (the `efs-home` StorageClass, the `team-efs`
+  and `datasets-efs` volumes and claims, the claims moved into the test's namespace);
 * the z2jh chart: the hub's ServiceAccount with the chart's hub Role (pods, claims, secrets,
   services, events in the namespace: nothing else), the `<release>-default-priority`
   PriorityClass, configurable-http-proxy as its own process (own "pod") with an auth token,
@@ -82,10 +83,13 @@ TEST_VALUES: dict[str, Any] = {
     },
 }
 
-# Shared claims the platform engineer creates once (chart-values/README.md).
-SHARED_CLAIMS = {
-    "team-efs": {"accessModes": ["ReadWriteMany"], "storage": "100Gi"},
-    "datasets-efs": {"accessModes": ["ReadOnlyMany"], "storage": "500Gi"},
+# What the platform engineer applies once per cluster (chart-values/README.md): the EFS
+# StorageClass of the homes, the team and dataset volumes and their claims.
+STORAGE_MANIFESTS = REPO / "chart-values" / "storage.yaml"
+COLLECTIONS = {
+    "StorageClass": "/apis/storage.k8s.io/v1/storageclasses",
+    "PersistentVolume": "/api/v1/persistentvolumes",
+    "PersistentVolumeClaim": "/api/v1/namespaces/{namespace}/persistentvolumeclaims",
 }
 
 
@@ -141,22 +145,10 @@ def prepare_namespace(cluster: EnvtestCluster, namespace: str, values: Mapping[s
                 "metadata": {"name": account, "annotations": {IRSA_ROLE_ANNOTATION: role}},
             },
         )
-    for claim, spec in SHARED_CLAIMS.items():
-        api(
-            cluster,
-            f"/api/v1/namespaces/{namespace}/persistentvolumeclaims",
-            "POST",
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "metadata": {"name": claim},
-                "spec": {
-                    "accessModes": spec["accessModes"],
-                    "storageClassName": "",
-                    "resources": {"requests": {"storage": spec["storage"]}},
-                },
-            },
-        )
+    for manifest in yaml.safe_load_all(STORAGE_MANIFESTS.read_text()):
+        if "namespace" in manifest["metadata"]:
+            manifest["metadata"]["namespace"] = namespace
+        api(cluster, COLLECTIONS[manifest["kind"]].format(namespace=namespace), "POST", manifest)
 
     # the chart's objects
     api(
