@@ -6,11 +6,14 @@ the guard leaves the server refusing every request rather than serving without a
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
+from collections.abc import Callable
 from typing import Any
 
 from jupyter_core.paths import jupyter_config_dir, jupyter_data_dir, jupyter_runtime_dir
+from tornado.routing import Rule
 
 from kumohub import server_settings
 
@@ -41,7 +44,7 @@ def install(serverapp: Any) -> None:
     serverapp.io_loop.add_callback(insert_first, app, rule)
 
 
-def _build(serverapp: Any) -> Any:
+def _build(serverapp: Any) -> Rule:
     settings = server_settings.from_env()
     policy = settings.guard
     app = serverapp.web_app
@@ -90,11 +93,14 @@ def _build(serverapp: Any) -> Any:
     return rule
 
 
-def _kernelspec_folders(serverapp: Any) -> Any:
+def _kernelspec_folders(serverapp: Any) -> Callable[[str], str | None]:
+    """Where each kernelspec lives, looked up when a kernelspec file is requested."""
+
     def folder(name: str) -> str | None:
         found = serverapp.kernel_spec_manager.find_kernel_specs()
         if inspect.isawaitable(found):
-            found.close()
+            with contextlib.suppress(AttributeError):
+                found.close()  # type: ignore[union-attr]
             return None  # a remote kernelspec manager: no folder to trust
         return found.get(name)
 

@@ -78,6 +78,12 @@ class Attempt:
 
 
 RANGE = (("Range", "bytes=0-200"),)
+WEBSOCKET = (
+    ("Connection", "Upgrade"),
+    ("Upgrade", "websocket"),
+    ("Sec-WebSocket-Version", "13"),
+    ("Sec-WebSocket-Key", "a3Vtb2h1Yi1ndWFyZC1rZXk="),
+)
 JSON = (("Content-Type", "application/json"),)
 
 NBCONVERT = [Attempt("nbconvert", f"nbconvert/{name}/report.ipynb") for name in get_export_names()]
@@ -91,6 +97,7 @@ CORPUS: list[Attempt] = [
     Attempt("files", "files/team/data.csv"),
     Attempt("files", "files/data.csv", method="POST", body="{}", headers=JSON),
     Attempt("files", "files/data.csv", method="OPTIONS"),
+    Attempt("files", "files/data.csv?websocket", headers=WEBSOCKET),
     Attempt("range-head", "files/data.csv", method="HEAD"),
     Attempt("range-head", "files/data.csv", headers=RANGE),
     Attempt("range-head", "files/data.csv?download=1", headers=(("Range", "bytes=5-"),)),
@@ -143,9 +150,11 @@ CORPUS: list[Attempt] = [
     Attempt("proxy", "proxy/localhost:${http_port}/data.csv"),
     Attempt("proxy", "proxy/absolute/127.0.0.1:${http_port}/data.csv"),
     Attempt("proxy", "proxy/${http_port}/data.csv", method="HEAD"),
+    Attempt("proxy", "proxy/${http_port}/data.csv?websocket", headers=WEBSOCKET),
     # code-server's own routes
     Attempt("code-server", "vscode/proxy/${http_port}/data.csv"),
     Attempt("code-server", "vscode/absproxy/${http_port}/data.csv"),
+    Attempt("code-server", "vscode/proxy/${http_port}/data.csv?websocket", headers=WEBSOCKET),
     Attempt("code-server", "vscode/%70roxy/${http_port}/data.csv"),
     Attempt("code-server", "vscode/vscode-remote-resource?path=${home}/data.csv"),
     Attempt("code-server", "vscode/vscode-remote-resource?path=${home}/secret.parquet&tkn=0000"),
