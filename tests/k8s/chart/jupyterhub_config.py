@@ -2,12 +2,14 @@
 
 In a cluster, the chart's `jupyterhub_config.py` turns the chart values into traitlets and
 then runs each `hub.extraConfig` snippet, which is where KumoHub's `configure()` is called
-(see chart-values/values.yaml). This file does the same for the values KumoHub uses, with
-the chart's defaults for keys our values leave out, so the hub under test is configured the
-way it is in production. Service addresses come from the environment variables Kubernetes
-gives the hub pod (`HUB_SERVICE_HOST`, `PROXY_API_SERVICE_HOST`, ...); here they name
-loopback ports. The one deliberate difference: the chart makes the hub listen on 0.0.0.0,
-this listens on `HUB_SERVICE_HOST` (127.0.0.1).
+(see chart-values/values.yaml). This file sets the subset of the chart's traitlets that
+matters for KumoHub's values (the chart's defaults where our values are silent; the chart's
+authenticator, image pull and network-tools settings are left out), then runs
+`hub.extraConfig` the same way, so KumoHub configures itself as it does in production.
+Service addresses come from the environment variables Kubernetes gives the hub pod
+(`HUB_SERVICE_HOST`, `PROXY_API_SERVICE_HOST`, ...); here they name loopback ports. The one
+deliberate difference: the chart makes the hub listen on 0.0.0.0, this listens on
+`HUB_SERVICE_HOST` (127.0.0.1).
 """
 
 import os
