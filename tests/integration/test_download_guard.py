@@ -717,3 +717,31 @@ def test_a_malformed_policy_stops_the_hub_naming_the_field(tmp_path: Path) -> No
     assert "guard.content_extensions[0]: must be a lowercase file extension" in message
     assert "guard.proxied_servers[0]: 'files' is a route of the user server" in message
     assert "Traceback" not in message
+
+
+def test_files_planted_where_the_data_dir_is_searched_are_refused(tmp_path: Path) -> None:
+    """Without disable_user_config the user's data dir is searched; the guard still refuses.
+
+    The hub keeps the data dir out of the server's search paths, so in the corpus these
+    requests find nothing; here a plain server searches it, as a misconfigured image would.
+    """
+    home = tmp_path / "home"
+    (tmp_path / "team").mkdir()
+    home.mkdir()
+    (home / "team").symlink_to(tmp_path / "team", target_is_directory=True)
+    plant_data(home, tmp_path / "outside")
+    with plain_server(tmp_path, {}) as url:
+        token = {"Authorization": "token plain"}
+        listed = requests.get(f"{url}/api/kernelspecs", headers=token, timeout=30).json()
+        assert "evil" in listed["kernelspecs"]  # the data dir really is searched
+        for path in (
+            "lab/extensions/evil/static/remoteEntry.js",
+            "lab/extensions/evil/package.json",
+            "lab/api/themes/evil/index.css",
+            "kernelspecs/evil/logo-64x64.png",
+        ):
+            response = requests.get(f"{url}/{path}", headers=token, timeout=30)
+            assert response.status_code == 403 and response.headers.get(GUARD_HEADER), path
+            assert leak_in(response.content) is None
+        logo = requests.get(f"{url}/kernelspecs/python3/logo-64x64.png", headers=token, timeout=30)
+        assert logo.status_code == 200 and logo.content.startswith(b"\x89PNG")
