@@ -121,6 +121,13 @@ export class ResultGrid extends Widget {
     this.next.disabled = last >= total;
   }
 
+  /** After a page failed to load: let the user try again from the page still on screen. */
+  restorePager(): void {
+    if (this.page) {
+      this.render(this.page, this.rowCap);
+    }
+  }
+
   private go(direction: -1 | 1): void {
     if (!this.page) {
       return;
@@ -128,6 +135,9 @@ export class ResultGrid extends Widget {
     const size = Math.max(1, this.page.limit);
     const offset = Math.max(0, this.page.offset + direction * size);
     if (offset < this.shownTotal) {
+      // One page at a time: the buttons come back with the page (or restorePager).
+      this.previous.disabled = true;
+      this.next.disabled = true;
       this.pageRequested.emit(offset);
     }
   }

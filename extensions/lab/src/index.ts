@@ -63,7 +63,7 @@ const queryPanelPlugin: JupyterFrontEndPlugin<void> = {
     };
 
     app.commands.addCommand(CommandIDs.open, {
-      label: 'Athena Query Panel',
+      label: args => (args['isPalette'] ? 'Open Athena Query Panel' : 'Athena'),
       caption: 'Open the SQL query panel (catalog, results, history)',
       icon: args => (args['isPalette'] ? undefined : athenaIcon),
       execute: async () => {

@@ -3,7 +3,7 @@
  * live progress and the result grid on the right. Results only ever go to the screen (one
  * page at a time) or, as SQL, into a notebook cell; the panel offers no download.
  */
-import { BoxPanel, Panel, SplitPanel, Widget } from '@lumino/widgets';
+import { Panel, SplitPanel, Widget } from '@lumino/widgets';
 
 import { FINAL_STATES, IEngines, IHistoryItem, IQueryStatus, QueryApi, QueryState } from './api';
 import { CatalogTree } from './catalog';
@@ -75,18 +75,14 @@ export class QueryPanel extends SplitPanel {
     side.addWidget(this.catalog);
     side.addWidget(this.history);
 
-    const main = new BoxPanel({ direction: 'top-to-bottom', spacing: 0 });
+    // A column laid out by CSS flex: controls, editor and status take their own height,
+    // the grid takes the rest.
+    const main = new Panel();
     main.addClass('kh-QueryPanel-main');
-    const controls = new Widget({ node: this.buildControls() });
-    const status = new Widget({ node: this.buildStatus() });
-    main.addWidget(controls);
+    main.addWidget(new Widget({ node: this.buildControls() }));
     main.addWidget(this.editor);
-    main.addWidget(status);
+    main.addWidget(new Widget({ node: this.buildStatus() }));
     main.addWidget(this.grid);
-    BoxPanel.setStretch(controls, 0);
-    BoxPanel.setStretch(this.editor, 0);
-    BoxPanel.setStretch(status, 0);
-    BoxPanel.setStretch(this.grid, 1);
 
     this.addWidget(side);
     this.addWidget(main);
@@ -310,6 +306,7 @@ export class QueryPanel extends SplitPanel {
       this.grid.render(page, this.engines?.row_cap ?? 0);
     } catch (error) {
       this.showError(`Results: ${(error as Error).message}`);
+      this.grid.restorePager();
     }
   }
 
