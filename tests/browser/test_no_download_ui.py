@@ -56,12 +56,24 @@ FORBIDDEN_LABEL = re.compile(
 )
 
 
+def plant_user_page_config(home: Path) -> None:
+    """What a user writes to switch the plugins back on (and our extension off)."""
+    labconfig = home / ".jupyter" / "labconfig"
+    labconfig.mkdir(parents=True, exist_ok=True)
+    switched = dict.fromkeys(COMMAND_PLUGINS.values(), False) | {"@kumohub/lab": True}
+    (labconfig / "page_config.json").write_text(json.dumps({"disabledExtensions": switched}))
+
+
 @pytest.fixture(scope="module")
 def lab(browser: Browser, hub: RunningHub) -> Iterator[Page]:
-    """Alice's JupyterLab with a data file in her home folder and a notebook open."""
+    """Alice's JupyterLab with a data file in her home folder and a notebook open.
+
+    Her home also holds a user-level page_config.json that tries to undo all of it.
+    """
     home = hub.state / "home" / USER
     home.mkdir(parents=True, exist_ok=True)
     (home / DATA_FILE).write_text(f"region,revenue\nemea,{SENTINEL}\n")
+    plant_user_page_config(home)
     context = new_context(browser)
     page = context.new_page()
     try:
@@ -78,6 +90,7 @@ def lab(browser: Browser, hub: RunningHub) -> Iterator[Page]:
 
 
 def test_lab_page_config_disables_and_locks_every_download_plugin(lab: Page) -> None:
+    """Whatever the user's own ~/.jupyter/labconfig says (see the `lab` fixture)."""
     config = page_config(lab)
     assert "@kumohub/lab" in {ext["name"] for ext in config["federated_extensions"]}
     required = set(COMMAND_PLUGINS.values()) | FILES_VIEWERS
