@@ -49,7 +49,9 @@ export class QueryPanel extends SplitPanel {
   private readonly rows = document.createElement('span');
   private readonly errorBox = document.createElement('div');
   private engines: IEngines | null = null;
+  /** null: idle; '': submitted, id not known yet; otherwise the running query's id. */
   private currentId: string | null = null;
+  private cancelWhenKnown = false;
   private startedAt = 0;
   private ticker: number | null = null;
 
@@ -106,6 +108,7 @@ export class QueryPanel extends SplitPanel {
     this.grid.clear('Waiting for the query to finish…');
     this.renderProgress({ state: 'QUEUED', elapsed_ms: 0, bytes_scanned: null, row_count: null });
     this.currentId = '';
+    this.cancelWhenKnown = false;
     this.setRunning(true);
     try {
       const { id } = await this.api.submit({
@@ -115,6 +118,9 @@ export class QueryPanel extends SplitPanel {
       });
       this.currentId = id;
       this.node.dataset.queryId = id;
+      if (this.cancelWhenKnown) {
+        void this.cancel();
+      }
       await this.follow(id);
     } catch (error) {
       this.renderState('FAILED');
@@ -130,11 +136,16 @@ export class QueryPanel extends SplitPanel {
   /** Ask the engine to stop the running query; polling reports when it has. */
   async cancel(): Promise<void> {
     const id = this.currentId;
-    if (!id) {
+    if (id === null) {
       return;
     }
     this.cancelButton.disabled = true;
     this.cancelButton.textContent = 'Cancelling…';
+    if (id === '') {
+      // Cancel pressed while the query is being submitted: cancel as soon as it has an id.
+      this.cancelWhenKnown = true;
+      return;
+    }
     try {
       await this.api.cancel(id);
     } catch (error) {
