@@ -91,11 +91,16 @@ def kernel(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     manager.start_kernel(env=env, cwd=str(home))
     started = Kernel(manager)
     try:
-        loaded = started.run("%load_ext kumohub.magics")
-        assert loaded["reply"]["status"] == "ok", texts(loaded)
         yield started
     finally:
         started.stop()
+
+
+def test_every_kernel_has_the_magics_without_load_ext(kernel: Kernel):
+    # The environment's etc/ipython/ipython_config.py loads them (bootstrap and images).
+    magics = value(kernel, "sorted(get_ipython().magics_manager.magics['cell'])")
+    assert "athena" in magics
+    assert "athena" in value(kernel, "sorted(get_ipython().magics_manager.magics['line'])")
 
 
 def test_cell_magic_returns_a_typed_dataframe(kernel: Kernel, data_dir: Path):
