@@ -158,7 +158,7 @@ def load_settings(path: str | Path) -> Settings:
 def _resolve_paths(settings: Settings, base: Path) -> Settings:
     root = settings.storage.local.root
     if not root.is_absolute():
-        root = base / root
+        root = (base / root).resolve()
     storage = settings.storage.model_copy(
         update={"local": settings.storage.local.model_copy(update={"root": root})}
     )
