@@ -12,27 +12,15 @@ mkdir -p "$cache"
 export UV_CACHE_DIR="$cache/uv" UV_PYTHON_DOWNLOADS=never
 export npm_config_cache="$cache/npm"
 
-say() { printf '\033[1m[kumohub]\033[0m %s\n' "$*"; }
+# shellcheck source=scripts/lib.sh
+. "$repo/scripts/lib.sh"
 
 # --- system packages (Debian/Ubuntu) -------------------------------------------------------
 apt_packages=(ripgrep)
 if [ "$purpose" = test ]; then
   apt_packages+=(chromium)
 fi
-missing=()
-for pkg in "${apt_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing system packages: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    say "please install these packages first (as root): apt-get install ${missing[*]}"
-    exit 1
-  fi
-fi
+ensure_apt_packages "system packages" "${apt_packages[@]}"
 for tool in python3 node npm; do
   command -v "$tool" >/dev/null || { say "$tool is required (Python 3.11+, Node 20+)"; exit 1; }
 done

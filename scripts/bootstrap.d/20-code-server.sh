@@ -14,7 +14,8 @@ root="$cache/code-server"
 prefix="$root/$version"
 link="$repo/.venv/bin/code-server"
 
-say() { printf '\033[1m[kumohub]\033[0m %s\n' "$*"; }
+# shellcheck source=scripts/lib.sh
+. "$repo/scripts/lib.sh"
 
 expose() {
   mkdir -p "$(dirname "$link")"
@@ -28,20 +29,7 @@ fi
 
 # Headers and tools the native modules (kerberos, node-pty, spdlog, keymap...) compile against.
 build_packages=(libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev pkg-config g++ make python3)
-missing=()
-for pkg in "${build_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing code-server build packages: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    say "code-server needs these packages first (as root): apt-get install ${missing[*]}"
-    exit 1
-  fi
-fi
+ensure_apt_packages "code-server build packages" "${build_packages[@]}"
 command -v rg >/dev/null || { say "code-server needs ripgrep: apt-get install ripgrep"; exit 1; }
 
 node_version=$(node -p 'process.versions.node')

@@ -15,7 +15,8 @@ src="$repo/extensions/lab"
 python="$repo/.venv/bin/python"
 self=$(readlink -f "$0")
 
-say() { printf '\033[1m[kumohub]\033[0m %s\n' "$*"; }
+# shellcheck source=scripts/lib.sh
+. "$repo/scripts/lib.sh"
 
 export UV_CACHE_DIR="${UV_CACHE_DIR:-$cache/uv}" UV_PYTHON_DOWNLOADS=never
 export npm_config_cache="$cache/npm" npm_config_yes=true
